@@ -10,23 +10,31 @@ from pathlib import Path
 from .core import DataError, PROFILES, data_root, get_profile
 
 # %% auto #0
-__all__ = ['open_corpus', 'tour', 'build_parser', 'main']
+__all__ = ['CORPUS_FOLDERS', 'corpus_folder', 'open_corpus', 'tour', 'build_parser', 'main']
 
-# %% ../nbs/90_cli.ipynb #c123abed
+# %% ../nbs/90_cli.ipynb #58836849
+CORPUS_FOLDERS = {"synth": "synth-digits", "audiomnist": "AudioMNIST", "fsdd": "fsdd"}  # under the data root
+
+def corpus_folder(name: str, # "synth", "audiomnist" or "fsdd"
+                  root: str | Path | None = None, # data root (default: `core.data_root()`)
+                 ) -> Path:
+    "Where the corpus `name` lives under the data root."
+    return data_root(root) / CORPUS_FOLDERS[name]
+
 def open_corpus(name: str = "synth", # "synth", "audiomnist", "fsdd", or a folder
                 root: str | Path | None = None, # data root (default: `core.data_root()`)
                ):
     "Read a corpus by name or by folder."
     from audio_xai_kit import data
-    if name == "synth": return data.default_corpus(root)
-    if name == "audiomnist": return data.read_audiomnist(data.corpus_dir("audiomnist", root))
-    if name == "fsdd": return data.read_fsdd(data.corpus_dir("fsdd", root))
+    if name == "synth": return data.default_corpus(corpus_folder(name, root))
+    if name == "audiomnist": return data.read_audiomnist(corpus_folder(name, root))
+    if name == "fsdd": return data.read_fsdd(corpus_folder(name, root))
     p = Path(name).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"{name!r} is neither a corpus name (synth, audiomnist, fsdd) nor an existing folder")
     return data.read_audiomnist(p) if (p / "audioMNIST_meta.txt").exists() else data.read_fsdd(p)
 
-# %% ../nbs/90_cli.ipynb #791a5952
+# %% ../nbs/90_cli.ipynb #2297b945
 def tour(profile: str = "quick", # "quick" (CPU, embedded corpus) or "paper"
          root: str | Path | None = None, # data root
          train: bool = True, # also train (or load) the models and print the results table
@@ -37,7 +45,7 @@ def tour(profile: str = "quick", # "quick" (CPU, embedded corpus) or "paper"
     out = out or sys.stdout
     prof = get_profile(profile)
     t0 = time.perf_counter()
-    corpus = data.default_corpus(root) if prof.corpus == "synth" else open_corpus(prof.corpus, root)
+    corpus = open_corpus(prof.corpus, root)
     print(f"== corpus: {corpus.name} at {corpus.root} ({time.perf_counter() - t0:.1f} s)", file=out)
     print(data.corpus_summary(corpus), file=out)
     if not train: return None
@@ -48,17 +56,17 @@ def tour(profile: str = "quick", # "quick" (CPU, embedded corpus) or "paper"
     print(training.results_table(results), file=out)
     return results
 
-# %% ../nbs/90_cli.ipynb #22667945
+# %% ../nbs/90_cli.ipynb #a1cfe9b5
 def _cmd_synth(a):
     from audio_xai_kit import data
     t0 = time.perf_counter()
-    c = data.make_synth_corpus(root=a.root, n_speakers=a.speakers, n_takes=a.takes, seed=a.seed, overwrite=a.overwrite)
+    c = data.make_synth_corpus(root=corpus_folder("synth", a.root), n_speakers=a.speakers, n_takes=a.takes, seed=a.seed, overwrite=a.overwrite)
     print(f"synthetic corpus: {len(c)} clips, {len(c.speakers)} speakers at {c.root} ({time.perf_counter() - t0:.1f} s)")
 
 def _cmd_fetch(a):
     from audio_xai_kit import data
     fetch = {"audiomnist": data.fetch_audiomnist, "fsdd": data.fetch_fsdd}[a.corpus]
-    path = fetch(root=a.root, url=a.url)
+    path = fetch(root=corpus_folder(a.corpus, a.root), url=a.url)
     print(f"{a.corpus}: ready at {path}")
 
 def _cmd_info(a):
