@@ -55,7 +55,7 @@ case "$cmd" in
     echo "== warm-up: the embedded corpus and the lite models the notebooks explain (cached in data/)"
     audio-xai-kit tour
     echo "== notebooks (nbdev-test)"
-    nbdev-test --n_workers "${AXK_NB_WORKERS:-2}" --timing
+    nbdev-test --n-workers "${AXK_NB_WORKERS:-2}" --timing
     echo "== pytest"
     python -m pytest -q -ra "$@"
     ;;
