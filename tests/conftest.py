@@ -43,3 +43,13 @@ def data_home(tmp_path, monkeypatch) -> Path:
     "A private data root for one test (AUDIO_XAI_KIT_DATA points at it)."
     monkeypatch.setenv("AUDIO_XAI_KIT_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    "Tests marked `slow` (paper-scale) run only with AXK_SLOW=1; they are skipped, with that reason, otherwise."
+    if os.environ.get("AXK_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="paper-scale check: set AXK_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
