@@ -22,12 +22,12 @@ __all__ = ['WEIGHT_LAYERS', 'AVGPOOL_LAYERS', 'PASS_LAYERS', 'BATCHNORM_LAYERS',
            'randomize', 'spearman', 'randomization_check', 'occlusion_window', 'explain', 'frequency_relevance',
            'manipulation_curve']
 
-# %% ../nbs/05_lrp.ipynb #2004f95f
+# %% ../nbs/05_lrp.ipynb #fd9651fc
 def stabilize(z: torch.Tensor, # denominators, any shape
               eps: float = 1e-6, # pushed away from zero by this much, with z's sign (0 counts as +)
              ) -> torch.Tensor:
     "`z + eps * sign(z)`, with `sign(0) = +1`: the LRP stabiliser."
-    return z.abs().add_(eps).copysign_(z) if eps else z
+    return torch.copysign(z.new_tensor(eps), z).add_(z) if eps else z   # eps with z's sign, plus z: two passes
 
 def divide(R: torch.Tensor, # numerators (relevance)
            z: torch.Tensor, # denominators
@@ -88,7 +88,14 @@ def norm_rule(eps: float = 0.0, # stabiliser; 0: safe division (an average of ze
     "Proportional redistribution for parameter-free layers (average pooling): LRP-epsilon without weights."
     r = epsilon_rule(eps); r.name = "norm"; return r
 
-# %% ../nbs/05_lrp.ipynb #a1772d6f
+# %% ../nbs/05_lrp.ipynb #829aa86c
+def _times(x: torch.Tensor, # the layer input
+           c: torch.Tensor, # a gradient the engine has just computed for this rule alone (nobody else holds it)
+          ) -> torch.Tensor:
+    "`x * c`, written into `c`'s own memory when it can hold the product (saves a tensor the size of the input)."
+    if c.shape == x.shape and c.dtype == x.dtype and c.is_contiguous() and not c.requires_grad: return c.mul_(x)
+    return x * c
+
 def gamma_rule(gamma: float = 0.25, # weight of the positive parameters added to the parameters
                epsilon: float = 1e-6, # stabiliser
                zero_bias: bool = False, # drop the bias (then relevance is conserved)
@@ -96,9 +103,9 @@ def gamma_rule(gamma: float = 0.25, # weight of the positive parameters added to
     "LRP-gamma: contributions `a_j (w_jk + gamma w_jk^+)`. See the LRP notebook."
     if not gamma >= 0: raise ValueError(f"gamma: expected a number >= 0, got {gamma!r}")
     g, eps = float(gamma), float(epsilon)
-    return Rule(f"gamma({g:g})", (_ident,), (_zero_bias(lambda p, n: p + g * p.clamp(min=0), zero_bias),), (_ident,),
+    return Rule(f"gamma({g:g})", (_ident,), (_zero_bias(lambda p, n: torch.add(p, p.clamp(min=0), alpha=g), zero_bias),), (_ident,),
                 lambda R, zs: [divide(R, zs[0], eps)],
-                lambda xs, cs: xs[0] * cs[0], params=dict(gamma=g, epsilon=eps, zero_bias=zero_bias))
+                lambda xs, cs: _times(xs[0], cs[0]), params=dict(gamma=g, epsilon=eps, zero_bias=zero_bias))
 
 # %% ../nbs/05_lrp.ipynb #4ec1af8a
 def _pos(x): return x.clamp(min=0)
@@ -145,7 +152,7 @@ def wsquare_rule(epsilon: float = 1e-6, # stabiliser
     return Rule("wsquare", (_ones,), (lambda p, n: torch.zeros_like(p) if n == "bias" else p * p,), (_ident,),
                 lambda R, zs: [divide(R, zs[0], eps)], lambda xs, cs: cs[0], params=dict(epsilon=eps))
 
-# %% ../nbs/05_lrp.ipynb #39178af3
+# %% ../nbs/05_lrp.ipynb #c64731bb
 def _bound(v, which: str):
     "An input modifier giving the bound `v` (number, tensor, or None: per-example min/max) in x's shape."
     def mod(x):
@@ -153,7 +160,7 @@ def _bound(v, which: str):
             dims = tuple(range(1, x.ndim))
             b = x.amin(dim=dims, keepdim=True) if which == "low" else x.amax(dim=dims, keepdim=True)
         else: b = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-        return torch.zeros_like(x).add_(b)
+        return b.expand_as(x)       # a view: nothing is written until the layer call reads it
     return mod
 
 def zbox_rule(low=None, # lower bound of the input: number, tensor broadcasting to x, or None (per-example min)
@@ -241,7 +248,7 @@ def unit_forward(u: Unit, x: torch.Tensor, params: dict | None) -> torch.Tensor:
     if isinstance(m, (nn.Conv1d, nn.Conv2d)): return m._conv_forward(x, params["weight"], params["bias"])
     return m.forward(x)
 
-# %% ../nbs/05_lrp.ipynb #5df7fda7
+# %% ../nbs/05_lrp.ipynb #0b332abe
 class _RuleRelevance(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, z, hook):
@@ -356,7 +363,7 @@ class _UnitHook:
                 xm = imod(x.detach())
                 if xm is None:   # a term known to vanish (e.g. negative part of a non-negative input)
                     xs.append(torch.zeros((), dtype=x.dtype, device=x.device)); zs.append(xs[-1]); continue
-                xm = xm.requires_grad_(True)
+                xm = xm.contiguous().requires_grad_(True)     # contiguous: a bound may come as an expanded view
                 xs.append(xm); zs.append(omod(unit_forward(self.unit, xm, self.params(m))))
             ss = rule.gradient_mapper(R, [z.detach() for z in zs])
             live = [i for i, z in enumerate(zs) if z.requires_grad]
