@@ -25,7 +25,7 @@ __all__ = ['RECIPES', 'TRAIN_VERSION', 'CHECKPOINT_FORMAT', 'Recipe', 'make_reci
            'save_checkpoint', 'load_checkpoint', 'checkpoint_path', 'pretrained', 'cross_validate', 'train_all',
            'results_table']
 
-# %% ../nbs/04_training.ipynb #45fe091c
+# %% ../nbs/04_training.ipynb #7801f940
 @dataclass(frozen=True)
 class Recipe:
     "Optimisation settings for one training run (see `RECIPES`)."
@@ -50,7 +50,7 @@ class Recipe:
     scale_first_lr: bool = True       # divide the first layer's learning rate by the inputs' RMS (when above 1)
 
 RECIPES = {
-    ("modern", "waveform"):    Recipe("modern", lr=3e-3, batch_size=32, max_epochs=8, dropout=0.0),
+    ("modern", "waveform"):    Recipe("modern", lr=3e-3, batch_size=32, max_epochs=8, dropout=0.0, shift_samples=400),
     ("modern", "spectrogram"): Recipe("modern", lr=1e-3, batch_size=32, max_epochs=8, dropout=0.0),
     ("paper", "waveform"):     Recipe("paper", "sgd", lr=1e-4, weight_decay=0.0, batch_size=100, schedule="step",
                                       step_size=50_000, max_steps=50_000, grad_clip=None, init=None, scale_first_lr=False),

@@ -72,9 +72,10 @@ def main(argv=None):
     device = get_device(args.device)
     waves, labels = load_data(args.data, args.n or max(args.batch_size, args.steps * args.batch_size // args.epochs), args.task, 0)
     rep = get_representation(model_representation(args.model))
-    # the modern recipe's loop; its one-off extras (LSUV initialisation, a dropout override) are switched
-    # off so that both sides do exactly the same work per step
-    recipe = make_recipe("modern", args.model, batch_size=args.batch_size, max_steps=args.steps, init=None, dropout=None)
+    # the modern recipe's loop; its one-off extras (LSUV initialisation, a dropout override) and its
+    # augmentation (random time shifts) are switched off so that both sides do exactly the same work per step
+    recipe = make_recipe("modern", args.model, batch_size=args.batch_size, max_steps=args.steps, init=None,
+                         dropout=None, shift_samples=0)
     n_classes = int(labels.max()) + 1 if args.task == "sex" else 10
     print(f"{args.model} on {rep.name}, {len(labels)} clips ({args.data}), batch {args.batch_size}, "
           f"{args.steps} steps x {args.repeats} repeats, device {device}, torch threads {torch.get_num_threads()}")
