@@ -175,8 +175,11 @@ def predict_logits(model: nn.Module, representation, # the model and its represe
         return torch.cat(out) if out else torch.zeros(0, 0)
     finally: model.train(was_training)
 
-# %% ../nbs/04_training.ipynb #b4015803
+# %% ../nbs/04_training.ipynb #0d756d66
 def _cache_ok(cache, recipe, representation, n, max_bytes):
+    if cache is True and recipe.shift_samples:
+        raise ValueError(f"cache=True encodes every input once, so the recipe's random time shifts "
+                         f"(shift_samples={recipe.shift_samples}) could not be applied: use cache='auto' or False, or shift_samples=0")
     if cache is True or cache is False: return cache
     if cache != "auto": raise ValueError(f"cache={cache!r}: expected True, False or 'auto'")
     per = math.prod(getattr(representation, "input_shape", (1, 8000))) * 4

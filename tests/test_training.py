@@ -67,9 +67,15 @@ def test_fit_is_deterministic_on_cpu(tiny, model_name):
 
 
 def test_cache_and_no_cache_agree(tiny):
-    kw = dict(corpus=tiny, max_steps=3, batch_size=16, device="cpu", show_progress=False)
+    kw = dict(corpus=tiny, max_steps=3, batch_size=16, device="cpu", show_progress=False, shift_samples=0)
     a, b = T.fit("audionet-lite", "sex", cache=True, **kw), T.fit("audionet-lite", "sex", cache=False, **kw)
     for k, v in _weights(a.model).items(): torch.testing.assert_close(v, _weights(b.model)[k])
+
+
+def test_cache_refuses_to_drop_augmentation(tiny):
+    "Encoding once cannot apply random time shifts: asking for both is an error, not a silent loss of augmentation."
+    with pytest.raises(ValueError, match="shift"):
+        T.fit("audionet-lite", "sex", corpus=tiny, max_steps=1, cache=True, shift_samples=400, show_progress=False)
 
 
 def test_fit_config_and_split(tiny):
